@@ -80,7 +80,8 @@ def stream_reply(
     text: list[str] = []
     for event in generate(lm.model, rendered.ids, sampling, stop_ids(tokenizer), should_stop):
         if isinstance(event, TokenEvent):
-            piece = "" if event.is_stop else stream.step(event.token_id)
+            # special tokens (a stray <|assistant|>, say) are shown in the token panel, never as reply text
+            piece = "" if event.is_stop or tokenizer.is_special(event.token_id) else stream.step(event.token_id)
             text.append(piece)
             yield ReplyToken(event, piece, tokenizer.token_text(event.token_id))
         elif isinstance(event, Done):

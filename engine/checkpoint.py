@@ -50,6 +50,10 @@ class LoadedModel:
     def config(self) -> GPTConfig:
         return self.model.config
 
+    @property
+    def num_params(self) -> int:
+        return self.model.num_params()
+
 
 def model_weights(model: GPT) -> dict[str, torch.Tensor]:
     """The state dict to save: the tied output matrix is left out (it is the embedding)."""

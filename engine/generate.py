@@ -89,15 +89,28 @@ class TokenEvent:
     seconds: float  # time spent on this token
 
 
+# why a reply ended, in words a person reads
+STOP_REASONS = {
+    "stop_token": "the model ended its turn",
+    "max_new_tokens": "max_new_tokens was reached",
+    "block_size": "the context window (block_size) is full",
+    "stopped": "stopped by request",
+}
+
+
 @dataclass(frozen=True)
 class Done:
-    reason: str  # "stop_token", "max_new_tokens", "block_size" or "stopped"
+    reason: str  # a key of STOP_REASONS
     n_tokens: int
     seconds: float
 
     @property
     def tokens_per_s(self) -> float:
         return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def explanation(self) -> str:
+        return STOP_REASONS[self.reason]
 
 
 Event = TokenEvent | Truncated | Done
