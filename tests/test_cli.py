@@ -1,0 +1,78 @@
+"""The `dummies` command as a person uses it: train a tiny model, use it, and get clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.cli import main
+from tui.train_view import sparkline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "tiny"
+    assert main(["train", "--recipe", "tiny", "--steps", "60", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_a_model_folder(trained, capsys) -> None:
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in trained.iterdir()}
+    assert main(["info", "--model", str(trained), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["trained_steps"] == 60 and info["n_layer"] == 2 and info["parameters"] > 10_000
+
+
+def test_train_again_resumes_instead_of_starting_over(trained, capsys) -> None:
+    assert main(["train", "--recipe", "tiny", "--steps", "60", "--out", str(trained)]) == 0
+    assert "resuming from step 60" in capsys.readouterr().out
+
+
+def test_generate_is_repeatable_with_a_seed(trained, capsys) -> None:
+    args = ["generate", "Where does", "--model", str(trained), "--seed", "3", "--max-new-tokens", "12"]
+    main(args)
+    first = capsys.readouterr()
+    main(args)
+    second = capsys.readouterr()
+    assert first.out == second.out and first.out.startswith("Where does")
+    assert "tok/s" in first.err
+    assert main(["generate", "hello", "--chat", "--model", str(trained), "--temperature", "0"]) == 0
+
+
+def test_tokenize_json(trained, capsys) -> None:
+    assert main(["tokenize", "Where does Amara live?", "--model", str(trained), "--json"]) == 0
+    tokens = json.loads(capsys.readouterr().out)
+    text = "Where does Amara live?"
+    assert tokens[0]["span"][0] == 0 and tokens[-1]["span"][1] == len(text)
+    assert "".join(t["text"] for t in tokens).replace("·", " ") == text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "hi", "--model", "/nonexistent/model"], "no model folder"),
+        (["generate", "hi", "--top-p", "2"], "top_p"),
+        (["train", "--recipe", "huge"], "unknown recipe"),
+        (["train", "--recipe", "tiny", "--n-embd", "30", "--n-head", "4", "--out", "/tmp/never"], "multiple of n_head"),
+    ],
+)
+def test_mistakes_get_one_clear_line(args, message, capsys) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.startswith("dummies: ")
+
+
+def test_the_console_script_entry_point_runs(trained) -> None:
+    out = subprocess.run([sys.executable, "-m", "tui.cli", "info", "--model", str(trained)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "block_size" in out.stdout
+
+
+def test_sparkline() -> None:
+    assert sparkline([3, 2, 1]) == "█▄▁"
+    assert len(sparkline(list(range(500)), width=40)) == 40
