@@ -178,7 +178,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.export import export_hf
 
     lm = _load(args.model)
-    out = export_hf(lm, args.hf)
+    try:
+        out = export_hf(lm, args.hf)
+    except (ValueError, OSError) as e:
+        raise UserError(str(e)) from None
     print(f"wrote a GPT-2 model folder for transformers to {out}")
     return 0
 
