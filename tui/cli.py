@@ -60,8 +60,8 @@ def _load(path: Path):
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    sampling = _sampling(args)  # a bad flag is reported before the (slower) model load
     lm = _load(args.model)
-    sampling = _sampling(args)
     from tui.app import ChatApp
 
     ChatApp(lm, sampling, system_prompt=args.system).run()
@@ -74,8 +74,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from engine.generate import Done, TokenEvent, Truncated, generate
     from engine.tokenizer import ENDOFTEXT
 
+    sampling = _sampling(args)  # a bad flag is reported before the (slower) model load
     lm = _load(args.model)
-    sampling = _sampling(args)
     out = sys.stdout
     if args.chat:
         for event in stream_reply(lm, [{"role": "user", "content": args.prompt}], sampling):
