@@ -96,12 +96,18 @@ def batch_generator(seed: int, step: int) -> torch.Generator:
     return g
 
 
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+
+
 def read_corpus(paths: Sequence[str | Path]) -> list[str]:
-    """A user's own text files as documents (one per blank-line-separated paragraph block of ~2k chars)."""
+    """A user's own text files as documents: paragraphs (split at blank lines) gathered into ~2k-character pieces."""
     docs: list[str] = []
     for p in paths:
         path = Path(p)
-        files = sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]
+        if not path.exists():
+            raise ValueError(f"{path} does not exist")
+        # a folder contributes its text files; a file named directly is read whatever its name
+        files = sorted(q for q in path.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES) if path.is_dir() else [path]
         for f in files:
             try:
                 text = f.read_text(encoding="utf-8", errors="replace")

@@ -76,3 +76,16 @@ def test_the_console_script_entry_point_runs(trained) -> None:
 def test_sparkline() -> None:
     assert sparkline([3, 2, 1]) == "█▄▁"
     assert len(sparkline(list(range(500)), width=40)) == 40
+
+
+def test_train_on_your_own_corpus(tmp_path, capsys) -> None:
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    (corpus / "poem.txt").write_text("the quick brown fox jumps over the lazy dog.\n\n" * 400)
+    out = tmp_path / "mine"
+    assert main(["train", "--recipe", "tiny", "--steps", "20", "--corpus", str(corpus), "--out", str(out)]) == 0
+    assert "your corpus" in capsys.readouterr().out
+    assert main(["info", "--model", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"] == "corpus"
+    assert main(["train", "--recipe", "tiny", "--corpus", str(tmp_path / "nothing-here"), "--out", str(out), "--fresh"]) == 2
+    assert "does not exist" in capsys.readouterr().err

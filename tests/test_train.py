@@ -100,3 +100,18 @@ def test_batches_are_shifted_masked_and_repeatable(tokenizer) -> None:
     assert x.shape == y.shape == (4, 16)
     assert torch.all((y == -1) | (y[:, :] == torch.cat([x[:, 1:], y[:, -1:]], dim=1)))
     assert (y == -1).any() and (y != -1).any()
+
+
+def test_read_corpus_takes_text_files_and_refuses_nonsense(tmp_path) -> None:
+    from engine.data import read_corpus
+
+    (tmp_path / "a.txt").write_text("First paragraph.\n\nSecond paragraph.")
+    (tmp_path / "notes.md").write_text("# Title\n\nSome notes.")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00")
+    docs = read_corpus([tmp_path])
+    assert docs == ["First paragraph.\n\nSecond paragraph.", "# Title\n\nSome notes."]
+    with pytest.raises(ValueError, match="does not exist"):
+        read_corpus([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no text"):
+        read_corpus([tmp_path / "empty"])
