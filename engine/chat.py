@@ -89,3 +89,9 @@ def stream_reply(
             yield ReplyDone(event, "".join(text))
         else:
             yield event
+
+
+def warm_up(lm: LoadedModel) -> None:
+    """Run one tiny reply so the first real one does not pay PyTorch's start-up cost (~1 s on CPU)."""
+    for _ in stream_reply(lm, [{"role": "user", "content": "hi"}], SamplingConfig(max_new_tokens=2, seed=0)):
+        pass

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from engine.chat import PromptReady, ReplyDone, ReplyToken, stream_reply
+from engine.chat import PromptReady, ReplyDone, ReplyToken, stream_reply, warm_up
 from engine.checkpoint import LoadedModel
 from engine.generate import STOP_REASONS, SamplingConfig, Truncated
 from tui.messages import PromptCut, ReplyFailed, ReplyFinished, ReplyStarted, TokenArrived
@@ -175,6 +175,15 @@ class ChatApp(App):
         self.sub_title = self.lm.path.name
         self._show_system_prompt()
         self.query_one("#prompt", Input).focus()
+        self._warm_up()
+
+    @work(thread=True, group="warm-up")
+    def _warm_up(self) -> None:
+        """In a thread: one throwaway reply, so the first real one starts at full speed."""
+        try:
+            warm_up(self.lm)
+        except Exception:  # a broken model shows its error on the first real reply
+            pass
 
     def on_unmount(self) -> None:
         self._stop.set()  # let a running reply end after its current token
