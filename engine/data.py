@@ -29,6 +29,9 @@ from engine.tokenizer import ENDOFTEXT, Tokenizer
 class TokenStream:
     ids: np.ndarray  # (N,) int64 token ids
     mask: np.ndarray  # (N,) uint8: 1 where the token is a target to learn
+    # where a training window may begin (e.g. each conversation's first token), or None for anywhere;
+    # a window that starts mid-conversation would ask the model to answer a question it cannot see
+    starts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -56,21 +59,35 @@ def conversations_stream(
     (or every token, with assistant_only=False)."""
     ids: list[int] = []
     mask: list[int] = []
+    starts: list[int] = []
     for conv in conversations:
         rendered = render_conversation(tokenizer, conv)
+        starts.append(len(ids))
         ids.extend(rendered.ids)
         mask.extend(rendered.mask if assistant_only else [1] * len(rendered.ids))
-    return TokenStream(np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=np.uint8))
+    return TokenStream(np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=np.uint8), np.asarray(starts, dtype=np.int64))
 
 
 def concat(streams: Sequence[TokenStream]) -> TokenStream:
-    return TokenStream(np.concatenate([s.ids for s in streams]), np.concatenate([s.mask for s in streams]))
+    """One stream after another. If any restricts its window starts, all do (a stream without
+    restrictions contributes every position)."""
+    starts = None
+    if any(s.starts is not None for s in streams):
+        offsets = np.cumsum([0] + [len(s) for s in streams[:-1]])
+        starts = np.concatenate(
+            [(s.starts if s.starts is not None else np.arange(len(s))) + off for s, off in zip(streams, offsets)]
+        )
+    return TokenStream(np.concatenate([s.ids for s in streams]), np.concatenate([s.mask for s in streams]), starts)
 
 
 def split(stream: TokenStream, val_fraction: float) -> tuple[TokenStream, TokenStream]:
-    """The last `val_fraction` of the stream is held out for evaluation."""
+    """The last `val_fraction` of the stream is held out for evaluation (cut at a window start, if any)."""
     cut = int(len(stream) * (1 - val_fraction))
-    return TokenStream(stream.ids[:cut], stream.mask[:cut]), TokenStream(stream.ids[cut:], stream.mask[cut:])
+    if stream.starts is None:
+        return TokenStream(stream.ids[:cut], stream.mask[:cut]), TokenStream(stream.ids[cut:], stream.mask[cut:])
+    cut = int(stream.starts[np.searchsorted(stream.starts, cut)]) if cut < stream.starts[-1] else cut
+    head, tail = stream.starts[stream.starts < cut], stream.starts[stream.starts >= cut] - cut
+    return TokenStream(stream.ids[:cut], stream.mask[:cut], head), TokenStream(stream.ids[cut:], stream.mask[cut:], tail)
 
 
 def get_batch(
@@ -80,7 +97,11 @@ def get_batch(
     n = len(stream) - block_size - 1
     if n <= 0:
         raise ValueError(f"the data has {len(stream)} tokens: too few for block_size {block_size}")
-    starts = torch.randint(0, n, (batch_size,), generator=generator).numpy()
+    if stream.starts is not None:
+        allowed = stream.starts[stream.starts < n]
+        starts = allowed[torch.randint(0, len(allowed), (batch_size,), generator=generator).numpy()]
+    else:
+        starts = torch.randint(0, n, (batch_size,), generator=generator).numpy()
     rows = starts[:, None] + np.arange(block_size + 1)[None, :]  # (B, T+1) indices
     ids = torch.from_numpy(stream.ids[rows])
     mask = torch.from_numpy(stream.mask[rows][:, 1:].astype(bool))

@@ -115,3 +115,21 @@ def test_read_corpus_takes_text_files_and_refuses_nonsense(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no text"):
         read_corpus([tmp_path / "empty"])
+
+
+def test_conversation_windows_start_at_a_conversation(tokenizer) -> None:
+    from engine.data import concat
+
+    convs = [[{"role": "user", "content": "the cat " * (i % 4 + 1)}, {"role": "assistant", "content": "sat"}] for i in range(60)]
+    s = conversations_stream(tokenizer, convs)
+    user = tokenizer.special_ids["<|user|>"]
+    assert all(s.ids[i] == user for i in s.starts)
+    x, _ = get_batch(s, 16, 32, batch_generator(0, 1))
+    assert torch.all(x[:, 0] == user)
+    train_part, val_part = split(s, 0.2)
+    assert val_part.ids[0] == user and all(val_part.ids[i] == user for i in val_part.starts)
+    assert len(train_part) + len(val_part) == len(s)
+    docs = documents_stream(tokenizer, ["the dog ran"] * 20)
+    both = concat([docs, s])
+    assert len(both.starts) == len(docs) + len(s.starts)
+    assert all(both.ids[i] == user for i in both.starts[len(docs):])
