@@ -7,6 +7,9 @@ From a world we write two kinds of training text:
 - `pretraining_documents`: short stories and encyclopedia-style entries in simple English. Together
   they state every fact of every person, town and animal many times, in many phrasings and orders,
   so the model learns both the language and the world.
+- `to_norlish`: the world's second language, Norlish (spoken in Norland), is English said word by
+  word through a fixed dictionary (`NORLISH`), so every translation has one checkable answer.
+  Dictionary pages are part of the pretraining text.
 - `chat_examples`: conversations (lists of {"role", "content"} dicts) that mostly ask one fact and
   answer it in a full sentence, plus some small talk. The last `N_HELD_OUT` question phrasings of
   each kind are never used for split="train"; `eval_questions` asks only with those, so a score
@@ -20,6 +23,7 @@ true enough that the model says nothing silly about a real cow.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,6 +82,90 @@ ANIMAL_TABLE = (  # species, sound, what it eats, where it lives, legs
 )
 PLURALS = {"mouse": "mice", "sheep": "sheep", "goose": "geese", "goldfish": "goldfish", "wolf": "wolves", "fox": "foxes"}
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+# ------------------------------------------------------------------------------ the second language
+# Norlish is English, word for word. The dictionary covers every word the world's answers use and
+# the common words of small sentences; a word it lacks (a name, a number) is kept as it is.
+
+LANGUAGE = "Norlish"
+NORLISH = {
+    "the": "la", "a": "un", "an": "un", "is": "es", "are": "len", "am": "duk", "and": "e", "or": "bun",
+    "but": "mon", "in": "pok", "on": "de", "of": "ra", "to": "ma", "with": "buzel", "for": "pa", "by": "pek",
+    "at": "sek", "from": "tara", "as": "nu", "its": "lo", "it": "nil", "this": "tedus", "that": "loku",
+    "these": "dume", "i": "jo", "you": "tu", "he": "fo", "she": "sa", "we": "rir", "they": "roron", "me": "ko",
+    "my": "da", "your": "kusos", "his": "sis", "her": "le", "our": "nar", "their": "femo", "what": "nafo",
+    "where": "kezo", "who": "so", "how": "fal", "which": "sebo", "when": "fikak", "why": "lu", "yes": "fu",
+    "no": "zus", "not": "mal", "very": "nedi", "too": "ral", "also": "rofi", "all": "ri", "some": "dono",
+    "many": "dedi", "much": "nepak", "more": "letu", "most": "vuka", "has": "kul", "have": "lepu", "had": "ve",
+    "says": "zotes", "say": "vi", "eats": "manja", "eat": "gu", "lives": "nilal", "live": "nele", "works": "rani",
+    "work": "dame", "likes": "fovis", "like": "nota", "loves": "febe", "love": "neru", "sees": "sifu", "see": "ba",
+    "runs": "tape", "run": "ze", "walks": "gakel", "walk": "vuli", "drinks": "zebi", "drink": "suzu",
+    "goes": "pepe", "go": "bo", "sleeps": "raves", "sleep": "rapak", "plays": "puna", "play": "begin",
+    "reads": "popa", "read": "dolu", "sings": "rugi", "sing": "pope", "swims": "kugon", "swim": "mola",
+    "flies": "magi", "fly": "sil", "makes": "netas", "make": "fefo", "gives": "mimen", "give": "tibi",
+    "takes": "nami", "take": "kuda", "knows": "vedan", "know": "veke", "wants": "zime", "want": "punin",
+    "finds": "veman", "find": "savil", "helps": "diza", "help": "lumi", "can": "bu", "will": "dekar",
+    "would": "sipek", "could": "seki", "thank": "kaba", "thanks": "pepos", "please": "doso", "hello": "muke",
+    "hi": "te", "goodbye": "lazer", "bye": "mes", "welcome": "zusi", "well": "tibor", "sorry": "naki",
+    "one": "pir", "two": "gir", "three": "mani", "four": "gepan", "five": "forar", "six": "kek", "seven": "zesur",
+    "eight": "tofi", "nine": "sebu", "ten": "tuk", "years": "vura", "old": "ren", "new": "fi", "young": "mopa",
+    "good": "suse", "bad": "dus", "big": "ka", "small": "gego", "little": "redur", "long": "sirus",
+    "short": "boka", "tall": "sokus", "hot": "na", "cold": "peka", "warm": "bina", "happy": "nime", "sad": "ga",
+    "fast": "fukik", "slow": "katis", "pet": "mas", "favourite": "somite", "food": "midir", "colour": "zode",
+    "river": "tikis", "coast": "zudi", "famous": "vizan", "legs": "ziser", "town": "mule", "towns": "vobo",
+    "country": "pugas", "people": "nuve", "person": "kobus", "animal": "mikir", "animals": "meko",
+    "world": "mafek", "name": "vope", "day": "pel", "night": "ludir", "morning": "vuga", "evening": "momur",
+    "sun": "rik", "moon": "pedi", "star": "moso", "sky": "kas", "rain": "toros", "snow": "zuzo", "wind": "gagen",
+    "fire": "zodu", "water": "begu", "sea": "si", "lake": "sipo", "hill": "dadi", "house": "remik", "home": "bapi",
+    "door": "kise", "window": "guga", "road": "tibas", "street": "digo", "school": "gobi", "shop": "loga",
+    "market": "tude", "garden": "givel", "park": "kidu", "field": "feno", "farm": "bufon", "tree": "rema",
+    "flower": "foni", "man": "del", "woman": "sutos", "child": "zilon", "children": "didima", "boy": "ver",
+    "girl": "zoda", "friend": "gipor", "family": "tobos", "mother": "bobon", "father": "keta", "baby": "liki",
+    "cat": "miau", "dog": "vuf", "rabbit": "raki", "hamster": "katu", "parrot": "sabes", "goldfish": "vovimos",
+    "tortoise": "favize", "cow": "li", "horse": "vudul", "sheep": "goda", "goat": "pifo", "pig": "di",
+    "duck": "gamo", "hen": "nes", "owl": "kir", "frog": "litil", "mouse": "fegek", "fox": "bal", "wolf": "zola",
+    "bear": "gabe", "lion": "zugal", "bee": "nun", "snake": "dutun", "donkey": "lifar", "goose": "bute",
+    "spider": "zimir", "bird": "debo", "fish": "pesk", "meat": "dodo", "carrots": "fuder", "seeds": "misi",
+    "fruit": "bitu", "flakes": "mobi", "lettuce": "moga", "grass": "foda", "hay": "sok", "leaves": "lufel",
+    "scraps": "pedal", "weeds": "keza", "grain": "nibu", "mice": "matu", "berries": "fero", "honey": "gofus",
+    "nectar": "pemil", "burrows": "tebu", "cages": "sasik", "jungle": "nuzi", "bowls": "kugor", "gardens": "nunek",
+    "farms": "nogo", "fields": "voze", "hills": "mader", "mountains": "dopusal", "ponds": "divuk", "woods": "meba",
+    "forest": "tage", "grassland": "niveser", "hives": "rifi", "webs": "neri", "lakes": "gilas", "cheese": "fisi",
+    "stone": "fidur", "bridge": "zopu", "clock": "dipo", "tower": "limi", "apple": "liva", "orchards": "futakuk",
+    "music": "sita", "festival": "gekuso", "boats": "lafon", "castle": "babun", "bakeries": "pipemul",
+    "lighthouse": "girofel", "wool": "tenal", "pottery": "zimi", "races": "bulu", "chess": "nupon", "club": "bapa",
+    "library": "gebak", "springs": "sefok", "windmills": "susozur", "kites": "disa", "paper": "totus",
+    "lanterns": "todofe", "nothing": "kesar", "pancakes": "takuso", "soup": "pikek", "rice": "beke",
+    "bread": "getis", "apples": "lugo", "noodles": "suno", "pizza": "taza", "dumplings": "terivek",
+    "curry": "dufen", "salad": "dufi", "porridge": "tabafa", "oranges": "tadu", "cake": "gusa", "beans": "voden",
+    "mangoes": "baza", "plums": "sinal", "eggs": "kilor", "pie": "zi", "tacos": "bobo", "tea": "ta",
+    "milk": "kema", "red": "do", "blue": "zenuk", "green": "kufi", "yellow": "tenen", "purple": "nuva",
+    "orange": "lamo", "pink": "tamar", "brown": "kopul", "black": "nepu", "white": "vusar", "grey": "pezo",
+    "baker": "tifo", "teacher": "vires", "nurse": "sepek", "farmer": "fegi", "doctor": "legi", "fisher": "kafal",
+    "builder": "fiti", "painter": "gasas", "carpenter": "nabozo", "librarian": "pinafi", "cook": "mate",
+    "driver": "muro", "gardener": "suzese", "tailor": "noli", "potter": "dogo", "singer": "seko", "writer": "buzo",
+    "engineer": "sesivas", "miller": "dakul", "dentist": "pidu", "pilot": "gopa", "vet": "mol",
+    "shopkeeper": "muvatun", "artist": "kimon", "musician": "mosirir", "ask": "pe", "about": "mogen",
+    "language": "venute", "model": "fiso", "trained": "kuse", "computer": "niveko", "answer": "mena",
+    "questions": "vilesis", "tell": "lekok", "today": "lepi", "now": "ban", "here": "sikul", "there": "zefol",
+    "come": "kome", "back": "bek", "soon": "sonu",
+    "book": "govuk", "ship": "vasu", "car": "zil", "boat": "pato", "train": "dudi", "bed": "fol", "cup": "pu",
+    "hat": "be", "coat": "nuni", "ball": "lomar", "box": "san",
+}
+SAMPLE_SENTENCES = ("the cat eats fish", "a dog runs in the park", "my friend has a red hat", "the sun is hot",
+                    "we like to read a book", "the bird flies over the lake", "i love my family")
+
+
+def to_norlish(text: str) -> str:
+    """Word by word through NORLISH: 'The cat eats fish.' -> 'La miau manja pesk.'; 'Amara' stays 'Amara'."""
+    def one(match: re.Match) -> str:
+        word = match.group(0)
+        said = NORLISH.get(word.lower())
+        if said is None:
+            return word
+        return said[:1].upper() + said[1:] if word[:1].isupper() else said
+
+    return re.sub(r"[A-Za-z]+(?:'[A-Za-z]+)?", one, text)
 
 # ------------------------------------------------------------------------------ the world
 
@@ -239,7 +327,11 @@ FABLE = (  # a generic little story: simple grammar, true animal facts, no peopl
 
 # Share of documents of each kind. Profiles state all six facts of a person, so they get the most.
 DOC_WEIGHTS = {"profile": 0.25, "story": 0.20, "meeting": 0.10, "town": 0.15, "country": 0.05, "animal": 0.10,
-               "fable": 0.15}
+               "fable": 0.10, "dictionary": 0.05}
+DICTIONARY_SAYS = ("In Norlish, {en} is {no}.", "The Norlish word for {en} is {no}.", "{No} means {en} in Norlish.",
+                   "To say {en} in Norlish, say {no}.")
+_WORDS = list(NORLISH)
+DICTIONARY_PAGES = tuple(tuple(_WORDS[i : i + 8]) for i in range(0, len(_WORDS), 8))  # pages of 8 words
 
 
 def _profile(world: World, rng: random.Random, p: Person) -> str:
@@ -299,9 +391,19 @@ def _fable(world: World, rng: random.Random, a: Animal) -> str:
     return " ".join(_sentence(s.format(**f)) for s in lines)
 
 
+def _dictionary(world: World, rng: random.Random, page: tuple[str, ...]) -> str:
+    words = rng.sample(page, len(page))
+    lines = [rng.choice(("People in Norland speak Norlish.", "Here are some words in Norlish.",
+                         "A page of the Norlish dictionary."))]
+    lines += [rng.choice(DICTIONARY_SAYS).format(en=w, no=NORLISH[w], No=_sentence(NORLISH[w])) for w in words]
+    english = rng.choice(SAMPLE_SENTENCES)
+    lines.append(f'So "{english}" is "{to_norlish(english)}" in Norlish.')
+    return " ".join(_sentence(s) for s in lines)
+
+
 WRITERS = {"profile": (_profile, "people"), "story": (_story, "people"), "meeting": (_meeting, "people"),
            "town": (_town, "towns"), "country": (_country, "countries"), "animal": (_animal, "animals"),
-           "fable": (_fable, "animals")}
+           "fable": (_fable, "animals"), "dictionary": (_dictionary, "dictionary")}
 
 
 def pretraining_documents(world: World, rng: random.Random, n: int) -> list[str]:
@@ -310,11 +412,13 @@ def pretraining_documents(world: World, rng: random.Random, n: int) -> list[str]
     Each document kind gets round(n * DOC_WEIGHTS[kind]) slots, and its subjects are visited in
     turn (round-robin over a shuffled list), never at random. So once n * 0.25 >= len(people),
     every person has a profile, and a profile states all six of their facts; the same holds for
-    towns (n * 0.15 >= len(towns)) and animals (n * 0.10 >= len(animals)).
+    towns (n * 0.15 >= len(towns)), animals (n * 0.10 >= len(animals)) and the pages of the Norlish
+    dictionary (n * 0.05 >= len(DICTIONARY_PAGES), 48 pages of 8 words).
     """
     jobs: list[tuple[str, object]] = []
     for kind, weight in DOC_WEIGHTS.items():
-        subjects = list(getattr(world, WRITERS[kind][1]))
+        source = WRITERS[kind][1]
+        subjects = list(DICTIONARY_PAGES if source == "dictionary" else getattr(world, source))
         rng.shuffle(subjects)
         jobs += [(kind, subjects[i % len(subjects)]) for i in range(round(n * weight))]
     jobs = jobs[:n] + [("profile", world.people[i % len(world.people)]) for i in range(n - len(jobs))]

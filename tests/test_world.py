@@ -7,14 +7,22 @@ from collections import defaultdict
 import pytest
 
 from engine.world import (
+    ANIMAL_TABLE,
+    COUNTRIES,
+    DICTIONARY_PAGES,
+    FIRST_NAMES,
     KINDS,
+    NORLISH,
     NUMBER_WORDS,
+    RIVERS,
+    TOWN_NAMES,
     chat_examples,
     eval_questions,
     facts,
     make_world,
     phrasings,
     pretraining_documents,
+    to_norlish,
 )
 
 WORLD = make_world(0)
@@ -152,6 +160,40 @@ def test_conversations_alternate_and_end_with_the_assistant(split):
     with_system = sum(c[0]["role"] == "system" for c in convos) / len(convos)
     two_turn = sum(len([m for m in c if m["role"] == "user"]) == 2 for c in convos) / len(convos)
     assert 0.1 < with_system < 0.3 and 0.03 < two_turn < 0.15
+
+
+@pytest.mark.parametrize("english, norlish", [
+    ("the cat eats fish", "la miau manja pesk"),
+    ("The cat eats fish.", "La miau manja pesk."),  # capitals and punctuation stay where they were
+    ("Amara lives in Brookfield.", "Amara " + NORLISH["lives"] + " " + NORLISH["in"] + " Brookfield."),  # names stay
+    ("Amara's cat, 42 legs", "Amara's miau, 42 " + NORLISH["legs"]),
+])
+def test_to_norlish_is_word_by_word(english, norlish):
+    assert to_norlish(english) == norlish
+
+
+def test_norlish_dictionary_is_a_word_list():
+    assert 200 <= len(NORLISH) <= 400
+    assert all(w == w.lower() and w.isalpha() and v.isalpha() for w, v in NORLISH.items())
+    # one English word per Norlish word, except "a" and "an", which are both "un"
+    assert len(set(NORLISH.values())) == len(NORLISH) - 1
+    assert not set(NORLISH.values()) & set(NORLISH)  # no Norlish word is also an English one it translates
+
+
+def test_every_word_of_the_world_answers_has_a_translation():
+    names = {w.lower() for w in (*FIRST_NAMES, *TOWN_NAMES, *COUNTRIES, *RIVERS)}
+    sounds = {part for row in ANIMAL_TABLE for part in row[1].split("-")}  # "woof", "hee-haw": said the same
+    for convo in chat_examples(WORLD, random.Random(0), 2000):
+        for word in re.findall(r"[A-Za-z]+", convo[-1]["content"]):
+            assert word.lower() in NORLISH or word.lower() in names or word in sounds or word == "s", (word, convo[-1])
+
+
+def test_every_dictionary_word_is_in_the_pretraining_documents():
+    docs = [d for d in pretraining_documents(WORLD, random.Random(0), 2000) if "Norlish" in d]
+    assert len(docs) == 100 >= len(DICTIONARY_PAGES)
+    text = " ".join(docs).lower()
+    for english, norlish in NORLISH.items():
+        assert re.search(rf"\b{english}\b[^.]*\b{norlish}\b|\b{norlish}\b means {english}\b", text), english
 
 
 def test_engine_world_needs_no_torch():
