@@ -1,13 +1,10 @@
-"""Evaluation: how well a model knows its world, measured on questions it never saw in training.
+"""Evaluation: a model's skills, measured on cases it never saw in training.
 
-Each skill is a list of cases; a case is a conversation and a grader that reads the model's greedy
-reply. The grader checks the answer itself (the expected word, as a whole word), not the template
-around it, so a model that always says "X lives in ..." scores nothing for the "..." it gets wrong.
+The cases and their graders come from `engine.skills` (held-out phrasings, held-out values); this
+module runs a model on them, greedily, and counts. A grader reads only the reply, so a model that
+always says "X lives in ..." scores nothing for the "..." it gets wrong.
 
-Skills measured so far:
-    world knowledge   closed-book questions about the built-in world, asked in phrasings held out
-                      from training (see `world.eval_questions`)
-and the held-out perplexity: exp(mean next-token loss) on newly drawn stories about the world.
+Also the held-out perplexity: exp(mean next-token loss) on newly drawn stories about the world.
 
 It does not train or change the model.
 """
@@ -16,43 +13,51 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from engine import world
+from engine import skills, world
 from engine.chat import ReplyDone, stream_reply
 from engine.checkpoint import LoadedModel
 from engine.data import documents_stream
 from engine.generate import SamplingConfig
+from engine.skills import Case
 
 GREEDY = SamplingConfig(temperature=0.0, max_new_tokens=48, attention=False, n_candidates=1)
 
 
 @dataclass
-class Case:
-    messages: list[dict]
-    expected: str  # the word the answer must contain
-
-    def passes(self, reply: str) -> bool:
-        return re.search(rf"(?<!\w){re.escape(self.expected)}(?!\w)", reply, flags=re.IGNORECASE) is not None
-
-
-@dataclass
 class SkillResult:
     name: str
+    row: str  # the skill's name in the issue's table ("grounded answer", "instructions", ...)
     cases: int
     correct: int
+    bar: float
+    higher_is_better: bool = True
     examples: list[dict] = field(default_factory=list)  # a few (question, expected, reply) to read
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.cases if self.cases else 0.0
 
+    @property
+    def meets_bar(self) -> bool:
+        return self.accuracy >= self.bar if self.higher_is_better else self.accuracy <= self.bar
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "cases": self.cases, "accuracy": round(self.accuracy, 4), "correct": self.correct, "examples": self.examples}
+        return {
+            "name": self.name,
+            "row": self.row,
+            "cases": self.cases,
+            "accuracy": round(self.accuracy, 4),
+            "correct": self.correct,
+            "bar": self.bar,
+            "higher_is_better": self.higher_is_better,
+            "meets_bar": self.meets_bar,
+            "examples": self.examples,
+        }
 
 
 def reply_text(lm: LoadedModel, messages: list[dict], sampling: SamplingConfig = GREEDY) -> str:
@@ -62,14 +67,19 @@ def reply_text(lm: LoadedModel, messages: list[dict], sampling: SamplingConfig =
     return ""
 
 
+def suite(n: int, seed: int = 0, world_seed: int = 0, only: list[str] | None = None) -> dict[str, list[Case]]:
+    cases = skills.eval_suite(world.make_world(world_seed), seed=seed, n_per_skill=n)
+    return {k: v for k, v in cases.items() if only is None or k in only}
+
+
 def world_knowledge_cases(n: int, seed: int = 0, world_seed: int = 0) -> list[Case]:
-    w = world.make_world(world_seed)
-    return [Case(conv, answer) for conv, answer in world.eval_questions(w, random.Random(seed + 12345), n)]
+    return suite(n, seed, world_seed, only=["world"])["world"]
 
 
 def run_skill(lm: LoadedModel, name: str, cases: list[Case], n_examples: int = 5) -> Iterator[int | SkillResult]:
     """Yields the number of cases done after each case, then the SkillResult."""
-    result = SkillResult(name, len(cases), 0)
+    skill = skills.SKILLS[name]
+    result = SkillResult(name, skill.row, len(cases), 0, skill.bar, skill.higher_is_better)
     for i, case in enumerate(cases):
         reply = reply_text(lm, case.messages)
         ok = case.passes(reply)
@@ -95,4 +105,3 @@ def held_out_perplexity(lm: LoadedModel, n_documents: int = 200, seed: int = 424
 
 def summary(results: list[SkillResult], perplexity: float | None) -> dict:
     return {"skills": [r.to_dict() for r in results], "held_out_perplexity": perplexity}
-

@@ -89,3 +89,14 @@ def test_train_on_your_own_corpus(tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["data"] == "corpus"
     assert main(["train", "--recipe", "tiny", "--corpus", str(tmp_path / "nothing-here"), "--out", str(out), "--fresh"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_eval_reports_each_skill_against_its_bar(trained, tmp_path, capsys) -> None:
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(trained), "--n", "3", "--skill", "world", "idk", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "world" in out and "idk" in out and "held-out perplexity" in out
+    data = json.loads(report.read_text())
+    assert [s["name"] for s in data["skills"]] == ["world", "idk"]
+    assert all(s["cases"] == 3 and 0 <= s["accuracy"] <= 1 for s in data["skills"])
+    assert main(["eval", str(trained), "--skill", "juggling"]) == 2

@@ -22,7 +22,7 @@ def shipped():
 
 
 def test_shipped_model_answers_held_out_world_questions(shipped) -> None:
-    *_, result = run_skill(shipped, "world knowledge", world_knowledge_cases(40, seed=99))
+    *_, result = run_skill(shipped, "world", world_knowledge_cases(40, seed=99))
     assert result.accuracy >= 0.6, result.examples
 
 

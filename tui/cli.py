@@ -144,19 +144,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Per-skill accuracy on held-out questions, and held-out perplexity."""
+    """Per-skill accuracy on held-out cases, against the bars of the model pipeline, and held-out perplexity."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from engine.evaluate import SkillResult, held_out_perplexity, run_skill, summary, world_knowledge_cases
+    from engine import skills
+    from engine.evaluate import SkillResult, held_out_perplexity, run_skill, suite, summary
     from engine.fileio import atomic_write_json
 
+    if args.skill and (unknown := set(args.skill) - set(skills.SKILLS)):
+        raise UserError(f"unknown skill {', '.join(sorted(unknown))}; choose from {', '.join(skills.SKILLS)}")
     lm = _load(args.model_pos or args.model)
     console = Console(stderr=True)
-    skills = {"world knowledge": world_knowledge_cases(args.n)}
     results: list[SkillResult] = []
     with Progress(console=console, transient=True) as progress:
-        for name, cases in skills.items():
+        for name, cases in suite(args.n, only=args.skill).items():
             task = progress.add_task(name, total=len(cases))
             for item in run_skill(lm, name, cases):
                 if isinstance(item, SkillResult):
@@ -164,12 +166,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 else:
                     progress.update(task, completed=item)
     perplexity = held_out_perplexity(lm)
-    report = summary(results, perplexity)
     if args.json:
-        atomic_write_json(args.json, report)
-    print(f"{'skill':<18} {'cases':>6} {'accuracy':>9}")
+        atomic_write_json(args.json, summary(results, perplexity))
+    print(f"{'skill':<18} {'cases':>6} {'accuracy':>9}  bar")
     for r in results:
-        print(f"{r.name:<18} {r.cases:>6} {r.accuracy:>8.1%}")
+        bar = f"{'>=' if r.higher_is_better else '<='} {r.bar:.0%}" + ("" if r.meets_bar else "  (below the bar)")
+        print(f"{r.name:<18} {r.cases:>6} {r.accuracy:>8.1%}  {bar}")
     print(f"held-out perplexity: {perplexity:.2f}")
     return 0
 
@@ -227,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_pos", nargs="?", type=Path, metavar="MODEL", help="model folder (same as --model)")
     _add_model_arg(p)
     p.add_argument("--n", type=int, default=200, help="cases per skill (default: %(default)s)")
+    p.add_argument("--skill", nargs="+", metavar="NAME", help="only these skills (default: all)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=cmd_eval)
 
