@@ -74,6 +74,19 @@ def save_model(path: str | os.PathLike, model: GPT, tokenizer: Tokenizer, meta: 
     return path
 
 
+def resolve_model_dir(path: str | os.PathLike, variant: str = "instruct") -> Path:
+    """The model folder to load: a model folder itself, or a member of a family folder made by the
+    pipeline ('models/default' -> 'models/default/instruct'; variant="base" -> 'models/default/base')."""
+    path = Path(path)
+    if (path / variant / CONFIG).is_file():
+        return path / variant
+    if variant == "instruct" and not (path / CONFIG).is_file() and (path / "base" / CONFIG).is_file():
+        return path / "base"  # a family with only a base model (pretrained on your own corpus)
+    if (path / CONFIG).is_file() and variant != "instruct":
+        raise ModelError(f"{path} holds a single model, with no {variant} model beside it")
+    return path
+
+
 def read_meta(path: str | os.PathLike) -> dict:
     path = Path(path)
     config_file = path / CONFIG

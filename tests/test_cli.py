@@ -18,20 +18,30 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "tiny"
-    assert main(["train", "--recipe", "tiny", "--steps", "60", "--out", str(out)]) == 0
+    assert main(["train", "--recipe", "tiny", "--steps", "20", "--out", str(out)]) == 0
     return out
 
 
-def test_train_writes_a_model_folder(trained, capsys) -> None:
-    assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in trained.iterdir()}
-    assert main(["info", "--model", str(trained), "--json"]) == 0
+def test_train_writes_a_model_family(trained, capsys) -> None:
+    assert (trained / "tokenizer.json").is_file()
+    for member in ("base", "instruct"):
+        assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in (trained / member).iterdir()}
+    for adapter in ("norlish", "cheerful"):
+        assert {"adapter_model.safetensors", "adapter_config.json"} <= {p.name for p in (trained / "adapters" / adapter).iterdir()}
+    assert main(["info", "--model", str(trained), "--json"]) == 0  # the family's instruct model
     info = json.loads(capsys.readouterr().out)
-    assert info["trained_steps"] == 60 and info["n_layer"] == 2 and info["parameters"] > 10_000
+    assert info["trained_steps"] == 20 and info["n_layer"] == 2 and info["parameters"] > 10_000
+    assert info["model"].endswith("instruct")
 
 
 def test_train_again_resumes_instead_of_starting_over(trained, capsys) -> None:
-    assert main(["train", "--recipe", "tiny", "--steps", "60", "--out", str(trained)]) == 0
-    assert "resuming from step 60" in capsys.readouterr().out
+    assert main(["train", "pretrain", "--recipe", "tiny", "--steps", "20", "--out", str(trained)]) == 0
+    assert "resuming from step 20" in capsys.readouterr().out
+
+
+def test_a_stage_without_its_input_says_what_to_run_first(tmp_path, capsys) -> None:
+    assert main(["train", "sft", "--recipe", "tiny", "--out", str(tmp_path / "empty")]) == 2
+    assert "run `dummies train pretrain` first" in capsys.readouterr().err
 
 
 def test_generate_is_repeatable_with_a_seed(trained, capsys) -> None:
@@ -85,6 +95,7 @@ def test_train_on_your_own_corpus(tmp_path, capsys) -> None:
     out = tmp_path / "mine"
     assert main(["train", "--recipe", "tiny", "--steps", "20", "--corpus", str(corpus), "--out", str(out)]) == 0
     assert "your corpus" in capsys.readouterr().out
+    assert not (out / "instruct").exists()  # your own text makes a base model only
     assert main(["info", "--model", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data"] == "corpus"
     assert main(["train", "--recipe", "tiny", "--corpus", str(tmp_path / "nothing-here"), "--out", str(out), "--fresh"]) == 2

@@ -47,11 +47,12 @@ def _sampling(args: argparse.Namespace):
         raise UserError(str(e)) from None
 
 
-def _load(path: Path):
-    from engine.checkpoint import ModelError, load_model
+def _load(path: Path, variant: str = "instruct"):
+    """A model folder, or the instruct (or base) model of a family folder made by the pipeline."""
+    from engine.checkpoint import ModelError, load_model, resolve_model_dir
 
     try:
-        return load_model(path)
+        return load_model(resolve_model_dir(path, variant))
     except ModelError as e:
         raise UserError(str(e)) from None
 
@@ -240,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tui.train_view import add_train_args
 
-    p = sub.add_parser("train", help="train a tokenizer and a model from scratch (resumes if interrupted)")
+    p = sub.add_parser("train", help="make a model family from nothing: tokenizer, pretrain, sft, lora (resumes)")
     add_train_args(p, DEFAULT_MODEL)
     p.set_defaults(func=cmd_train)
     return parser
