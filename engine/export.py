@@ -15,6 +15,12 @@ and then loads with `transformers.GPT2LMHeadModel.from_pretrained(dir)` and
 The one change to the tensors: GPT-2's `Conv1D` layers store their weight as (in, out), the
 transpose of `nn.Linear`'s (out, in), so the four linear weights of each block are transposed.
 
+A model with a copy head (`GPTConfig.copy_head`) exports its GPT-2 backbone only: GPT-2 has no
+pointer, so `copy_head.*` stays behind and the exported model's logits are those of the vocabulary
+distribution alone (p_vocab, before the gate mixes in copied tokens). Its replies can differ from
+ours wherever the copy head would have copied. config.json says so in `copy_head_dropped` and
+`copy_head_note`, which GPT-2 ignores.
+
 It does not import transformers (it writes files only), does not convert models the other way, and
 writes no chat template: `chat_template.py` stays the one place a conversation is laid out.
 Every file is written atomically, with no pickle anywhere.
@@ -40,16 +46,20 @@ TOKENIZER_CONFIG = "tokenizer_config.json"
 
 # nn.Linear weights that GPT-2 keeps in a Conv1D, i.e. transposed: (out, in) -> (in, out)
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+COPY_HEAD = "copy_head."  # the copy mechanism's weights: GPT-2 has no place for them
 
 
 def hf_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our state dict (without the tied lm_head) -> GPT-2's, transposing the Conv1D weights.
 
     {"transformer.h.0.attn.c_attn.weight": (3C, C)} -> {"transformer.h.0.attn.c_attn.weight": (C, 3C)}
-    The names already match GPT-2's; the tied `lm_head.weight` stays out, as in GPT-2's own files.
+    The names already match GPT-2's; the tied `lm_head.weight` stays out, as in GPT-2's own files,
+    and so does a copy head (`copy_head.*`, see the module docstring).
     """
     out = {}
     for name, tensor in weights.items():
+        if name.startswith(COPY_HEAD):
+            continue
         if name.startswith("transformer.h.") and name.endswith(CONV1D):
             tensor = tensor.t()
         out[name] = tensor.detach().clone()  # own memory: safetensors refuses shared storage
@@ -57,10 +67,10 @@ def hf_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def hf_config(lm: LoadedModel) -> dict:
-    """GPT-2's config.json for our model (GPT2Config's field names)."""
+    """GPT-2's config.json for our model (GPT2Config's field names; for a copy head, two that say it is left out)."""
     c = lm.config
     eot = lm.tokenizer.special_ids[ENDOFTEXT]
-    return {
+    config = {
         "model_type": "gpt2",
         "architectures": ["GPT2LMHeadModel"],
         "vocab_size": c.vocab_size,
@@ -85,6 +95,14 @@ def hf_config(lm: LoadedModel) -> dict:
         "use_cache": True,
         "dtype": str(lm.model.transformer.wte.weight.dtype).removeprefix("torch."),
     }
+    if c.copy_head:
+        config["copy_head_dropped"] = True
+        config["copy_head_note"] = (
+            "The original model has a copy head (a pointer that copies tokens from the context, mixed in by a "
+            "gate). GPT-2 cannot hold it, so this is the backbone only: its logits are the vocabulary "
+            "distribution p_vocab, without copying."
+        )
+    return config
 
 
 def hf_generation_config(lm: LoadedModel) -> dict:
