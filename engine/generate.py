@@ -87,6 +87,10 @@ class TokenEvent:
     attention: np.ndarray | None  # (n_layer, n_head, position): how the query at position-1 looked at 0..position-1
     is_stop: bool  # the model chose to end (e.g. end of turn): not part of the reply's text
     seconds: float  # time spent on this token
+    # with a copy head (and attention on): where the copy came from, else None
+    copy_from: np.ndarray | None = None  # (position,): copy weight by the position of the token copied
+    copy_gate: float | None = None  # g, the vocabulary's share; 1 - g went to copying
+    copied: float | None = None  # share of the chosen token's probability that came from copying
 
 
 # why a reply ended, in words a person reads
@@ -189,6 +193,7 @@ def generate(
     attn_mode = "last" if sampling.attention else None
     cache = model.new_cache()
     idx = torch.tensor([prompt], dtype=torch.long, device=device)
+    seq = list(prompt)  # every id so far: the copy head's sources
     position = len(prompt)
     started = time.perf_counter()
     n = 0
@@ -222,8 +227,10 @@ def generate(
         if out.attentions is not None:
             attention = torch.stack([a[0, :, -1] for a in out.attentions]).float().cpu().numpy()  # (n_layer, n_head, position)
 
+        copy = _copy_report(out, seq, token, float(p_raw[token])) if out.copy_attention is not None else {}
         is_stop = token in stop_ids
-        yield TokenEvent(n, position, token, float(p_final[token]), candidates, entropy, attention, is_stop, time.perf_counter() - t0)
+        yield TokenEvent(n, position, token, float(p_final[token]), candidates, entropy, attention, is_stop, time.perf_counter() - t0, **copy)
+        seq.append(token)
         n += 1
         position += 1
         if is_stop:
@@ -232,3 +239,13 @@ def generate(
         idx = torch.tensor([[token]], dtype=torch.long, device=device)
     yield Done(reason, n, time.perf_counter() - started)
 
+
+
+def _copy_report(out, seq: list[int], token: int, p_token: float) -> dict:
+    """Where the copy head's share of this step came from: its pointer looked at position j and copies
+    the token at j+1, so the weight moves one place right, onto the position of the token it copies."""
+    a = out.copy_attention[0, -1].float().cpu().numpy()  # (position,) over attended positions j
+    copy_from = np.concatenate([[0.0], a[:-1]]).astype(np.float32)
+    g = float(out.copy_gate[0, -1])
+    p_copy = float(copy_from[np.asarray(seq) == token].sum())
+    return {"copy_from": copy_from, "copy_gate": g, "copied": (1 - g) * p_copy / p_token if p_token > 0 else 0.0}

@@ -27,7 +27,7 @@ It does not tokenize, sample, train or save: see the modules named after those j
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal, NamedTuple
 
 import torch
@@ -385,3 +385,14 @@ class GPT(nn.Module):
     def new_cache(self, batch_size: int = 1) -> KVCache:
         p = self.transformer.wte.weight
         return KVCache(self.config, batch_size, device=p.device, dtype=p.dtype)
+
+
+def with_copy_head(model: GPT) -> GPT:
+    """A copy of `model` with a fresh copy head on top (its gate starts at g = 0.9, so the outputs
+    barely move): how the pipeline turns a plain pretrained GPT into the instruct model's shape."""
+    if model.config.copy_head:
+        return model
+    grown = GPT(replace(model.config, copy_head=True))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("copy_head.") for k in missing), (missing, unexpected)
+    return grown.to(model.transformer.wte.weight.device)

@@ -25,7 +25,7 @@ from pathlib import Path
 from engine import skills, world
 from engine.checkpoint import load_model
 from engine.data import TokenStream, concat, conversations_stream, documents_stream, read_corpus, split
-from engine.model import GPT
+from engine.model import GPT, with_copy_head
 from engine.recipe import Recipe
 from engine.tokenizer import Tokenizer, train_tokenizer
 from engine.train import train
@@ -142,11 +142,13 @@ def instruct_streams(recipe: Recipe, tokenizer: Tokenizer, transform: Callable[[
 def stage_sft(recipe: Recipe, out: Path, corpus=None, resume: bool = True) -> Iterator[object]:
     _need(out / BASE / "config.json", "base model", "pretrain")
     base = load_model(out / BASE)
-    yield StageStarted("sft", f"instruct tuning on {recipe.n_conversations:,} conversations (loss on the assistant's tokens only)")
+    head = ", with a copy head added" if recipe.copy_head else ""
+    yield StageStarted("sft", f"instruct tuning on {recipe.n_conversations:,} conversations (loss on the assistant's tokens only){head}")
     t0 = time.perf_counter()
     train_data, val_data = instruct_streams(recipe, base.tokenizer)
+    model = with_copy_head(base.model) if recipe.copy_head else base.model
     meta = {"recipe": recipe.name, "stage": "sft", "base": str(out / BASE)}
-    yield from train(base.model.train(), base.tokenizer, train_data, val_data, recipe.sft, out / INSTRUCT, meta=meta, resume=resume)
+    yield from train(model.train(), base.tokenizer, train_data, val_data, recipe.sft, out / INSTRUCT, meta=meta, resume=resume)
     yield StageDone("sft", f"instruct model in {out / INSTRUCT}", time.perf_counter() - t0)
 
 

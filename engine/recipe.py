@@ -30,6 +30,9 @@ class Recipe:
     lora: LoraSettings = LoraSettings()
     adapters: tuple[str, ...] = ("norlish", "cheerful")  # keys of pipeline.ADAPTER_KINDS
     sft_story_share: float = 0.1  # stories mixed into instruct tuning, per conversation
+    # instruct tuning adds a copy head (model.py): the pointer that copies a name from the context or
+    # from earlier turns. The base stays a plain GPT-2-shaped model, the one the talk describes.
+    copy_head: bool = True
     world_seed: int = 0
     val_fraction: float = 0.05
 

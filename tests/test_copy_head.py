@@ -277,3 +277,34 @@ def test_a_tiny_copy_head_learns_to_copy_strings_it_never_saw() -> None:
     # What is left is strings with a repeated id, where pointing by id alone is ambiguous.
     assert accuracy > 0.85, accuracy
     assert out.copy_gate[keep].mean().item() < 0.2  # it copies: the gate gives the pointer most of the weight
+
+
+def test_with_copy_head_keeps_the_backbone_and_barely_moves_the_output(tokenizer) -> None:
+    from engine.model import with_copy_head
+    from tests.conftest import random_gpt
+
+    plain = random_gpt(tokenizer)
+    grown = with_copy_head(plain)
+    assert grown.config.copy_head and not plain.config.copy_head
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(grown.state_dict()[name], tensor), name
+    idx = torch.randint(0, tokenizer.vocab_size, (1, 20))
+    p_plain = torch.softmax(plain(idx).logits, -1)
+    p_grown = torch.exp(grown(idx).logits)
+    assert (p_plain - p_grown).abs().max() < 0.2  # g = 0.9: at most a tenth of the mass moves
+    assert with_copy_head(grown) is grown
+
+
+def test_generation_reports_where_a_copied_token_came_from(tokenizer) -> None:
+    torch.manual_seed(0)
+    model = GPT(tiny_config(tokenizer, copy_head=True, block_size=64)).eval()
+    with torch.no_grad():
+        model.copy_head.gate.bias.fill_(-20.0)  # g ~ 0: everything is copied
+    prompt = tokenizer.encode("the cat sat on the mat and the")
+    events = [e for e in generate(model, prompt, SamplingConfig(temperature=0, max_new_tokens=3)) if isinstance(e, TokenEvent)]
+    for e in events:
+        assert e.copy_gate < 1e-6 and e.copied == pytest.approx(1.0, abs=1e-4)
+        assert e.copy_from.shape == (e.position,) and e.copy_from.sum() == pytest.approx(1.0, abs=1e-4)
+        assert e.copy_from[0] == 0  # the first token follows nothing, so it is never a copy
+    plain = [e for e in generate(random_gpt(tokenizer), prompt, SamplingConfig(max_new_tokens=2, seed=0)) if isinstance(e, TokenEvent)]
+    assert all(e.copy_from is None and e.copy_gate is None for e in plain)
