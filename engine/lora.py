@@ -45,7 +45,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -58,7 +57,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from engine.checkpoint import TIED, LoadedModel
-from engine.data import TokenStream, batch_generator, get_batch
+from engine.data import TokenStream
 from engine.model import GPT
 from engine.tokenizer import Tokenizer
 from engine.train import (
@@ -69,11 +68,9 @@ from engine.train import (
     Saved,
     StepInfo,
     TrainConfig,
-    autocast,
-    evaluate,
-    learning_rate,
     make_optimizer,
     pick_device,
+    training_loop,
 )
 
 if TYPE_CHECKING:
@@ -509,54 +506,17 @@ def train_adapter(
         step, history = _load_state(out_dir / STATE, gpt, optimizer, fingerprint)
         yield Resumed(step)
 
-    def checkpoint() -> Saved:
+    def checkpoint(step: int, history: History) -> Saved:
         state = _state_bytes(gpt, optimizer, step, history, fingerprint)
         meta = {"step": step, "history": asdict(history), "train": cfg.to_dict()}
         _save(out_dir, peft_model, name, base, description, meta, {STATE: state})
         return Saved(step, out_dir)
 
-    block_size = gpt.config.block_size
-    tokens_per_step = cfg.batch_size * block_size
-    window_start, window_steps = time.perf_counter(), 0
-    while step < cfg.max_steps:
-        # learning rate for this step
-        lr = learning_rate(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        # forward, backward, clip, step: gradients reach only A and B
-        x, y = get_batch(train_data, block_size, cfg.batch_size, batch_generator(cfg.seed, step))
-        with autocast(cfg, device):
-            loss = gpt(x.to(device), y.to(device)).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in gpt.parameters() if p.requires_grad], cfg.grad_clip)
-        optimizer.step()
-        step += 1
-        window_steps += 1
-
-        # log
-        if step % cfg.log_interval == 0 or step == cfg.max_steps:
-            step_s = (time.perf_counter() - window_start) / window_steps
-            history.steps.append(step)
-            history.train_loss.append(round(loss.item(), 4))
-            eta = step_s * (cfg.max_steps - step)
-            yield StepInfo(step, cfg.max_steps, loss.item(), lr, tokens_per_step / step_s, eta)
-            window_start, window_steps = time.perf_counter(), 0
-
-        # evaluate and checkpoint
-        if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-            val = evaluate(gpt, val_data, cfg, device)
-            train_loss = evaluate(gpt, train_data, cfg, device)
-            history.eval_steps.append(step)
-            history.val_loss.append(round(val, 4))
-            yield EvalInfo(step, train_loss, val)
-            yield checkpoint()
-            window_start, window_steps = time.perf_counter(), 0
+    # the loop is train.py's; gradients reach only the adapter's A and B
+    step = yield from training_loop(gpt, optimizer, train_data, val_data, cfg, device, step, history, checkpoint)
     gpt.eval()
     if step == 0 or not (out_dir / META).exists():
-        yield checkpoint()
+        yield checkpoint(step, history)
 
 
 def _state_bytes(gpt: GPT, optimizer: torch.optim.Optimizer, step: int, history: History, fingerprint: dict) -> bytes:

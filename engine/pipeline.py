@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engine import skills, world
 from engine.checkpoint import load_model
-from engine.data import TokenStream, concat, conversations_stream, documents_stream, read_corpus, split
+from engine.data import TokenStream, concat, conversations_stream, documents_stream, read_corpus
 from engine.model import GPT, with_copy_head
 from engine.recipe import Recipe
 from engine.tokenizer import Tokenizer, train_tokenizer

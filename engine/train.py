@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from safetensors.torch import load_file
 from engine.checkpoint import model_weights, save_model
 from engine.data import TokenStream, batch_generator, get_batch
 from engine.fileio import atomic_save_tensors
-from engine.model import GPT, GPTConfig
+from engine.model import GPT
 from engine.tokenizer import Tokenizer
 
 STATE = "train_state.safetensors"
@@ -206,13 +206,34 @@ def train(
             )
         yield Resumed(step)
 
-    def checkpoint() -> Saved:
+    def checkpoint(step: int, history: History) -> Saved:
         save_model(out_dir, model, tokenizer, {**(meta or {}), "train": cfg.to_dict(), "step": step, "history": asdict(history)})
         save_state(state_path, model, optimizer, step, history, fingerprint)
         return Saved(step, out_dir)
 
+    step = yield from training_loop(model, optimizer, train_data, val_data, cfg, device, step, history, checkpoint)
+    model.eval()
+    if step == 0 or not (out_dir / "config.json").exists():
+        yield checkpoint(step, history)
+
+
+def training_loop(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_data: TokenStream,
+    val_data: TokenStream,
+    cfg: TrainConfig,
+    device: torch.device,
+    step: int,
+    history: History,
+    checkpoint: Callable[[int, History], Saved],
+) -> Generator[StepInfo | EvalInfo | Saved, None, int]:
+    """The loop itself, from `step` to cfg.max_steps; returns the last step. Shared by `train` and
+    `lora.train_adapter`, which differ only in what they save (`checkpoint`) and which parameters
+    the optimizer moves."""
     block_size = model.config.block_size
     tokens_per_step = cfg.batch_size * block_size
+    trainable = [p for p in model.parameters() if p.requires_grad]
     window_start, window_steps = time.perf_counter(), 0
     while step < cfg.max_steps:
         # learning rate for this step
@@ -227,15 +248,14 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         step += 1
         window_steps += 1
 
         # log
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
-            elapsed = time.perf_counter() - window_start
-            step_s = elapsed / window_steps
+            step_s = (time.perf_counter() - window_start) / window_steps
             history.steps.append(step)
             history.train_loss.append(round(loss.item(), 4))
             yield StepInfo(step, cfg.max_steps, loss.item(), lr, tokens_per_step / step_s, step_s * (cfg.max_steps - step))
@@ -248,8 +268,6 @@ def train(
             history.eval_steps.append(step)
             history.val_loss.append(round(val, 4))
             yield EvalInfo(step, train_loss, val)
-            yield checkpoint()
+            yield checkpoint(step, history)
             window_start, window_steps = time.perf_counter(), 0
-    model.eval()
-    if step == 0 or not (out_dir / "config.json").exists():
-        yield checkpoint()
+    return step
