@@ -95,3 +95,33 @@ def warm_up(lm: LoadedModel) -> None:
     """Run one tiny reply so the first real one does not pay PyTorch's start-up cost (~1 s on CPU)."""
     for _ in stream_reply(lm, [{"role": "user", "content": "hi"}], SamplingConfig(max_new_tokens=2, seed=0)):
         pass
+
+
+@dataclass(frozen=True)
+class Answer:
+    reply: str
+    messages: list[Message]  # the whole conversation, the reply last
+    prompt_ids: list[int]  # exactly what the model read for the reply
+
+
+def ask(
+    lm: LoadedModel,
+    question: str,
+    contexts: Sequence[str] = (),
+    turns: Sequence[str] = (),
+    sampling: SamplingConfig = SamplingConfig(temperature=0.0),
+) -> Answer:
+    """One question, with documents as context and earlier user turns as memory, as the chat would do:
+    the model replies to each earlier turn in order, then to the question."""
+    messages: list[Message] = [{"role": "context", "content": c} for c in contexts]
+    prompt_ids: list[int] = []
+    for text in [*turns, question]:
+        messages.append({"role": "user", "content": text})
+        reply = ""
+        for event in stream_reply(lm, messages, sampling):
+            if isinstance(event, PromptReady):
+                prompt_ids = event.ids
+            elif isinstance(event, ReplyDone):
+                reply = event.text
+        messages.append({"role": "assistant", "content": reply})
+    return Answer(messages[-1]["content"], messages, prompt_ids)

@@ -111,3 +111,19 @@ def test_eval_reports_each_skill_against_its_bar(trained, tmp_path, capsys) -> N
     assert [s["name"] for s in data["skills"]] == ["world", "idk"]
     assert all(s["cases"] == 3 and 0 <= s["accuracy"] <= 1 for s in data["skills"])
     assert main(["eval", str(trained), "--skill", "juggling"]) == 2
+
+
+def test_ask_with_context_turns_adapters_and_json(trained, capsys) -> None:
+    args = ["ask", "Where does Ottilie live?", "--model", str(trained), "--context", "Ottilie lives in Quarrow.", "--turn", "My name is Bram.", "--json", "--max-new-tokens", "6"]
+    assert main(args) == 0
+    answer = json.loads(capsys.readouterr().out)
+    roles = [m["role"] for m in answer["messages"]]
+    assert roles == ["context", "user", "assistant", "user", "assistant"]
+    assert answer["prompt"].startswith("<|context|>Ottilie lives in Quarrow.<|end|><|user|>My name is Bram.<|end|><|assistant|>")
+    assert answer["prompt"].endswith("<|user|>Where does Ottilie live?<|end|><|assistant|>")
+    assert answer["messages"][-1]["content"] == answer["reply"]
+    for extra in (["--adapter", "norlish"], ["--adapter", "cheerful"], ["--base"]):
+        assert main(["ask", "hello", "--model", str(trained), *extra]) == 0
+    capsys.readouterr()
+    assert main(["ask", "hello", "--model", str(trained), "--adapter", "pirate"]) == 2
+    assert "no adapter 'pirate'" in capsys.readouterr().err

@@ -107,6 +107,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question from the shell, with context documents and earlier turns."""
+    from engine.chat import ask
+
+    sampling = _sampling(args)
+    lm = _load(args.model, "base" if args.base else "instruct")
+    if args.adapter:
+        lm = _adapted(args.model, lm, args.adapter)
+    answer = ask(lm, args.question, args.context or (), args.turn or (), sampling)
+    if args.json:
+        prompt = lm.tokenizer.decode(answer.prompt_ids)
+        print(json.dumps({"reply": answer.reply, "prompt": prompt, "prompt_tokens": len(answer.prompt_ids), "messages": answer.messages}, ensure_ascii=False, indent=2))
+    else:
+        print(answer.reply)
+    return 0
+
+
+def _adapted(family: Path, lm, name: str):
+    """`lm` with the LoRA adapter `name` from the family folder's adapters/ switched on."""
+    from engine.lora import AdapterError, load_adapters
+
+    folder = Path(family) / "adapters" / name
+    if not folder.is_dir():
+        found = sorted(p.name for p in (Path(family) / "adapters").glob("*") if p.is_dir())
+        raise UserError(f"no adapter {name!r} in {family}/adapters (found: {', '.join(found) or 'none'})")
+    try:
+        return load_adapters(lm, {name: folder}).loaded_model(name)
+    except AdapterError as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_tokenize(args: argparse.Namespace) -> int:
     lm = _load(args.model)
     tokens = lm.tokenizer.tokens(args.text)
@@ -215,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat", action="store_true", help="treat the prompt as a user message and print the assistant's reply")
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("ask", help="answer one question, with optional context documents and earlier turns")
+    p.add_argument("question")
+    _add_model_arg(p)
+    p.add_argument("--context", action="append", metavar="TEXT", help="a document to put in the prompt (repeatable)")
+    p.add_argument("--turn", action="append", metavar="TEXT", help="an earlier user message, answered in turn first (repeatable)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--adapter", metavar="NAME", help="answer with this LoRA adapter of the model family")
+    which.add_argument("--base", action="store_true", help="answer with the base (pretrained only) model")
+    p.add_argument("--json", action="store_true", help="print the reply and the exact prompt as JSON")
+    _add_sampling_args(p, max_new_tokens=64)
+    p.set_defaults(func=cmd_ask, temperature=0.0)
+
     p = sub.add_parser("tokenize", help="show how the model's tokenizer splits a text")
     p.add_argument("text")
     _add_model_arg(p)
@@ -242,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.train_view import add_train_args
 
     p = sub.add_parser("train", help="make a model family from nothing: tokenizer, pretrain, sft, lora (resumes)")
-    add_train_args(p, DEFAULT_MODEL)
+    add_train_args(p, REPO_ROOT / "runs" / "default")  # beside the shipped model, never over it by default
     p.set_defaults(func=cmd_train)
     return parser
 
