@@ -69,7 +69,9 @@ from engine.train import (
     StepInfo,
     TrainConfig,
     make_optimizer,
+    optimizer_tensors,
     pick_device,
+    restore_optimizer,
     training_loop,
 )
 
@@ -522,12 +524,9 @@ def train_adapter(
 def _state_bytes(gpt: GPT, optimizer: torch.optim.Optimizer, step: int, history: History, fingerprint: dict) -> bytes:
     """The adapter's parameters and optimizer moments as one safetensors file (progress in its metadata)."""
     tensors = {f"lora.{n}": p.detach().cpu().contiguous() for n, p in gpt.named_parameters() if p.requires_grad}
-    opt = optimizer.state_dict()
-    for pid, state in opt["state"].items():
-        for key, value in state.items():
-            value = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
-    info = {"step": step, "history": asdict(history), "param_groups": opt["param_groups"], **fingerprint}
+    opt_tensors, param_groups = optimizer_tensors(optimizer)
+    tensors.update(opt_tensors)
+    info = {"step": step, "history": asdict(history), "param_groups": param_groups, **fingerprint}
     return safetensors_bytes(tensors, metadata={"train_state": json.dumps(info)})
 
 
@@ -550,10 +549,5 @@ def _load_state(
     with torch.no_grad():
         for n, p in trainable.items():
             p.copy_(saved[n])
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, key = k.split(".", 2)
-            state.setdefault(int(pid), {})[key] = v
-    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    restore_optimizer(optimizer, tensors, info["param_groups"])
     return info["step"], History(**info["history"])

@@ -145,13 +145,31 @@ def autocast(cfg: TrainConfig, device: torch.device):
 # ----- the training state: one safetensors file, weights + optimizer + progress
 
 
-def save_state(path: Path, model: GPT, optimizer: torch.optim.Optimizer, step: int, history: History, meta: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in model_weights(model).items()}
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """AdamW's moments as flat tensors {"opt.{param}.{name}": tensor}, and its param groups (JSON-able)."""
     opt = optimizer.state_dict()
+    tensors = {}
     for pid, state in opt["state"].items():
         for name, value in state.items():
-            tensors[f"opt.{pid}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    info = {"step": step, "history": asdict(history), "param_groups": opt["param_groups"], **meta}
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"opt.{pid}.{name}"] = value.detach().cpu().contiguous()
+    return tensors, opt["param_groups"]
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list[dict]) -> None:
+    """The inverse of `optimizer_tensors`."""
+    state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def save_state(path: Path, model: GPT, optimizer: torch.optim.Optimizer, step: int, history: History, meta: dict) -> None:
+    opt_tensors, param_groups = optimizer_tensors(optimizer)
+    tensors = {**{f"model.{k}": v for k, v in model_weights(model).items()}, **opt_tensors}
+    info = {"step": step, "history": asdict(history), "param_groups": param_groups, **meta}
     atomic_save_tensors(path, tensors, metadata={"train_state": json.dumps(info)})
 
 
@@ -164,12 +182,7 @@ def load_state(path: Path, model: GPT, optimizer: torch.optim.Optimizer) -> tupl
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"the training state {path} is unreadable ({e}); start over with --fresh") from None
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, name = k.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    restore_optimizer(optimizer, tensors, info["param_groups"])
     return info["step"], History(**info["history"]), info
 
 
